@@ -81,14 +81,16 @@ def print_summary(settings: Settings, wall_s: float, sync_outputs: list[str]) ->
                 )
             ]
             _print_rows("Lifecycle segment sizes", segs, ("stage", "customers"))
-        if "message_intents" in _tables(wh, "decisions"):
-            intents = [
-                (s, c, int(n))
-                for s, c, n in wh.fetchall(
-                    "select scenario_id, channel, count(*) from decisions.message_intents group by 1, 2 order by 1, 2"
-                )
-            ]
-            _print_rows("Message intents", intents, ("scenario", "channel", "intents"))
+        if wh.table_exists("traits", "customer_clv_fits"):
+            status, reason, customers = wh.fetchall(
+                "select status, reason, customers from traits.customer_clv_fits order by scored_at desc limit 1"
+            )[0]
+            print(f"\nPredictive traits (BG/NBD + Gamma-Gamma): fit {status} on {int(customers):,} buyers"
+                  + (f" ({reason})" if reason else "")
+                  + "; profiles carry the latest scoring from their next build")
+    from kairos.why import print_decision_summary
+
+    print_decision_summary(settings)
     print("\nFiles written")
     for path in sync_outputs or ["(none: nothing new to send)"]:
         print(f"  {path}")

@@ -1,7 +1,7 @@
 """Predictive traits step: BG/NBD + Gamma-Gamma scores from ``marts.fct_orders`` into the warehouse.
 
-Runs between ``fct_orders`` and ``dim_customers`` (a Dagster asset in
-orchestration): reads the paid orders of identified people, fits the CLV models
+Runs after ``fct_orders`` (the Dagster asset ``traits/customer_clv``,
+:mod:`orchestration.traits_assets`, or ``kairos score-traits``): reads the paid orders of identified people, fits the CLV models
 (:mod:`kairos.clv`) and writes
 
 * ``traits.customer_clv`` - one row per customer_key with an order on or before

@@ -5,7 +5,8 @@ Asset graph, layer by layer (one Dagster group each)::
     raw: sample_shop (generator) -> raw tables (landing-zone loader)
          checks: GX suites (blocking), volume and source freshness (warnings)
       -> reference (seeds) -> staging (+ quarantine) -> intermediate -> marts
-         (GX suite on dim_customers, blocking)
+         (GX suite on dim_customers, blocking); fct_orders -> traits/customer_clv
+         (the CLV fit in Python; dim_customers joins the latest scoring)
       -> segments -> triggers -> decisions (GX "no intent without consent", blocking)
       -> syncs (sync_* models, dbt) -> destinations (one asset per sync definition)
 
@@ -37,6 +38,7 @@ from orchestration.resources import WarehouseResource, dbt_resource
 from orchestration.schedules import build_schedules
 from orchestration.sensors import SENSORS
 from orchestration.sync_assets import build_sync_assets
+from orchestration.traits_assets import customer_clv
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -59,7 +61,7 @@ def build_definitions(syncs_dir: Path | str | None = None) -> Definitions:
             else:
                 os.environ["KAIROS_SYNCS_DIR"] = previous
     return Definitions(
-        assets=[raw_sample_shop, raw_tables, kairos_dbt, *sync_assets],
+        assets=[raw_sample_shop, raw_tables, kairos_dbt, customer_clv, *sync_assets],
         asset_checks=ALL_CHECKS,
         jobs=jobs,
         schedules=schedules,

@@ -39,6 +39,7 @@ from dagster import AssetCheckKey, AssetKey, AssetSelection, AssetsDefinition, d
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from orchestration.raw_assets import QUALITY_SCOPE_TAG, SAMPLE_SHOP_KEY, raw_asset_keys
+from orchestration.traits_assets import TRAITS_KEY
 
 DEMO_JOB = "kairos_demo"
 REFRESH_JOB = "kairos_refresh"
@@ -169,7 +170,7 @@ def build_jobs(sync_assets: Sequence[AssetsDefinition], checks: Sequence[Any] = 
     jobs.append(
         define_asset_job(
             BATCH_JOB,
-            selection=dbt_selection(BATCH_SELECTOR) | AssetSelection.assets(*batch_syncs),
+            selection=dbt_selection(BATCH_SELECTOR) | AssetSelection.assets(TRAITS_KEY, *batch_syncs),
             description="Batch work: dbt build --selector batch (identity, profiles, traits, segments) and the "
             "audience syncs that read them.",
             tags=_tags("batch"),

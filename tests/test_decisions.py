@@ -21,6 +21,7 @@ import atexit
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -469,3 +470,23 @@ def test_hashing_and_local_time_agree_on_postgres() -> None:
         assert row["b"] == holdout_bucket("kairos-v1", "abandoned_cart", row["k"])
         assert row["utc"].startswith("2024-10-27 07:00:00")
         assert row["local"].startswith("2024-03-31 01:30:00")
+
+
+def test_the_demo_summary_prints_intents_per_scenario_and_the_top_stop_reasons(
+    built: DecisionBuild, capsys: pytest.CaptureFixture
+) -> None:
+    from kairos.demo import print_summary
+
+    print_summary(built.settings, 1.0, [])
+    out = capsys.readouterr().out
+    assert "Intents per scenario and channel" in out and "Top reasons candidates were stopped" in out
+    per_channel = built.frame(
+        "select scenario_id, channel, count(*) as n from decisions.message_intents group by 1, 2"
+    )
+    for row in per_channel.itertuples():
+        assert re.search(rf"^\s+{row.scenario_id}\s+{row.channel}\s+{row.n:,}$", out, re.M), row
+    top = built.frame(
+        "select stopped_by, count(*) as n from decisions.decision_log where outcome = 'stopped' "
+        "group by 1 order by 2 desc, 1 limit 1"
+    ).iloc[0]
+    assert re.search(rf"^\s+{top.stopped_by}\s+{int(top.n):,}$", out, re.M)

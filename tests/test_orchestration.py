@@ -494,6 +494,14 @@ def test_demo_job_then_the_realtime_path_end_to_end(duck_settings, dbt_cli, monk
         # trigger refs such as "P00309@2026-11-19" may show; addresses may not
         assert not re.search(r"[\w.+-]+@[\w-]+\.[a-z]{2,}", mats[INTENTS_KEY].metadata["preview"].value), \
             "no email in a preview"
+        # the predictive traits ran after fct_orders and wrote one row per buyer, with the fit's
+        # outcome (or, below the data minimums, the reason there is none)
+        traits = mats[AssetKey(["traits", "customer_clv"])].metadata
+        with connect(duck_settings, read_only=True) as wh:
+            assert wh.scalar("select count(*) from traits.customer_clv") == traits["dagster/row_count"].value > 0
+            fit_status = wh.scalar("select status from traits.customer_clv_fits")
+        assert traits["fit_status"].value == fit_status
+        assert fit_status == "ok" or traits["fit_reason"].value
         assert mats[SYNC_KEY].metadata["sent"].value == len(intents)
         assert mats[SYNC_KEY].metadata["status"].value == "success"
 
