@@ -126,15 +126,16 @@ class WebhookDestination(Destination):
         assert self.client is not None
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         keys = batch.keys.to_pylist()
-        document = {
+        head = json.dumps({
             "batch_id": batch.batch_id,
             "sync": self.sync.name,
             "operation": batch.operation,
             "sent_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "record_keys": keys,
-            "rows": batch.rows.to_pylist(),
-        }
-        body = json.dumps(document, default=http.json_default, ensure_ascii=False, separators=(",", ":")).encode()
+        }, ensure_ascii=False, separators=(",", ":"))
+        # the rows come pre-encoded column by column (Batch.json_rows, once per commit
+        # group): the same document as json.dumps of rows.to_pylist(), several times cheaper
+        body = (head[:-1] + ',"rows":[' + ",".join(batch.json_rows()) + "]}").encode()
         headers = {
             "Content-Type": "application/json",
             "Idempotency-Key": batch.batch_id,
