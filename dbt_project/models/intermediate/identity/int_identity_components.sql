@@ -59,15 +59,26 @@ merging_edges as (
 
 ),
 
+-- self-links dropped here, on the text ids (node numbers are a bijection of
+-- them): an inequality between the two graph_nodes lookups in links would
+-- be a predicate the optimizer can join them by (see half_links_1)
+links_between as (
+
+    select left_node, right_node
+    from merging_edges
+    where left_node <> right_node
+
+),
+
 graph_nodes as (
 
     select
         node_id,
         row_number() over (order by {{ kairos_binary_collate('node_id') }}) as node_num
     from (
-        select left_node as node_id from merging_edges
+        select left_node as node_id from links_between
         union
-        select right_node from merging_edges
+        select right_node from links_between
     ) as linked
 
 ),
@@ -75,20 +86,20 @@ graph_nodes as (
 links as (
 
     select left_nodes.node_num as node, right_nodes.node_num as neighbour
-    from merging_edges
+    from links_between
     inner join graph_nodes as left_nodes
-        on merging_edges.left_node = left_nodes.node_id
+        on links_between.left_node = left_nodes.node_id
     inner join graph_nodes as right_nodes
-        on merging_edges.right_node = right_nodes.node_id
+        on links_between.right_node = right_nodes.node_id
 
 ),
 
 -- undirected, between distinct nodes
 links_0 as (
 
-    select node as a, neighbour as b from links where node <> neighbour
+    select node as a, neighbour as b from links
     union
-    select neighbour, node from links where node <> neighbour
+    select neighbour, node from links
 
 ),
 {%- for i in range(1, rounds + 1) %}
@@ -120,15 +131,28 @@ parents_{{ i }} as (
 
 ),
 
+-- contraction in two steps, the first one a distinct: relabelling both ends
+-- in one join, `left_parents.parent <> right_parents.parent` is a predicate
+-- between the two parents_{{ i }} lookups, and DuckDB (which estimates CTEs
+-- at a few rows) joins them by it first: a nested loop over all pairs of
+-- trees, quadratic in the data (100,000 people filled 70 GB of temp files).
+-- An aggregate ends a join tree, so each step is one equi-join.
+half_links_{{ i }} as (
+
+    select distinct parents.parent as a, current_links.b
+    from links_{{ i - 1 }} as current_links
+    inner join parents_{{ i }} as parents
+        on current_links.a = parents.label
+
+),
+
 links_{{ i }} as (
 
-    select distinct left_parents.parent as a, right_parents.parent as b
-    from links_{{ i - 1 }} as current_links
-    inner join parents_{{ i }} as left_parents
-        on current_links.a = left_parents.label
-    inner join parents_{{ i }} as right_parents
-        on current_links.b = right_parents.label
-    where left_parents.parent <> right_parents.parent
+    select distinct half_links.a, parents.parent as b
+    from half_links_{{ i }} as half_links
+    inner join parents_{{ i }} as parents
+        on half_links.b = parents.label
+    where half_links.a <> parents.parent
 
 ),
 {%- endfor %}
