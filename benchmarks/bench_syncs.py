@@ -54,13 +54,8 @@ TARGETS = {
 
 # one measured sync in its own process; prints one JSON line
 CHILD = r"""
-import json, os, resource, sys, time
+import json, resource, sys, time
 started = time.perf_counter()
-if os.environ.get("BENCH_JSON_ROWS_WEBHOOK"):
-    # the proposed webhook encoder (same bytes on the wire), see JsonRowsWebhook below
-    from syncs.destinations import base
-    sys.path.insert(0, os.path.join(os.getcwd(), "benchmarks"))
-    base.DESTINATION_TYPES["webhook"] = "bench_syncs:JsonRowsWebhook"
 from syncs.config import load_sync_configs
 from syncs.engine import SyncFailed, run_sync
 config = load_sync_configs(sys.argv[1])[sys.argv[2]]
@@ -81,47 +76,6 @@ print(json.dumps({"sync_wall_s": round(wall, 3), "sync_cpu_s": round(cpu_s, 3), 
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
                   "vm_hwm_mb": status.get("VmHWM"), "result": result.as_metadata()}, default=str))
 """
-
-
-def _json_rows_webhook() -> type:
-    from syncs.destinations.webhook import WebhookDestination
-
-    class JsonRowsWebhook(WebhookDestination):
-        """The webhook destination with its body built from ``Batch.json_rows()``
-        (Arrow-vectorised, encoded once per commit group) instead of
-        ``rows.to_pylist()`` + ``json.dumps``: the same document, key order and
-        signature. Benchmarked next to the destination as it is, to size the
-        proposed change (not used outside this benchmark)."""
-
-        def send_batch(self, batch: Any) -> Any:
-            import datetime as dt
-
-            from syncs import http
-            from syncs.destinations.base import BatchOutcome
-            from syncs.destinations.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-
-            if self.client is None:
-                self.open(self.run_id or "adhoc")
-            now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-            keys = batch.keys.to_pylist()
-            head = json.dumps({"batch_id": batch.batch_id, "sync": self.sync.name, "operation": batch.operation,
-                               "sent_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "record_keys": keys},
-                              ensure_ascii=False, separators=(",", ":"))
-            body = (head[:-1] + ',"rows":[' + ",".join(batch.json_rows()) + "]}").encode()
-            headers = {"Content-Type": "application/json", "Idempotency-Key": batch.batch_id,
-                       TIMESTAMP_HEADER: str(int(now.timestamp())), SIGNATURE_HEADER: sign(self._secret, body)}
-            response = self.client.request("POST", self.options["url"], data=body, headers=headers)
-            http.raise_for_status(response, f"webhook batch {batch.batch_id}")
-            return BatchOutcome(outputs=[self.options["url"]],
-                                row_outcomes=self._rejections(http.json_or_none(response), keys, response.status_code))
-
-    return JsonRowsWebhook
-
-
-def __getattr__(name: str) -> Any:  # lazy: importing the benchmark must not import the destinations
-    if name == "JsonRowsWebhook":
-        return _json_rows_webhook()
-    raise AttributeError(name)
 
 
 def free_port() -> int:
@@ -159,9 +113,8 @@ def duck(env: dict[str, str], sql: str) -> None:
     subprocess.run([sys.executable, "-c", code, env["KAIROS_DUCKDB_PATH"], sql], check=True, env=env)
 
 
-def run_child(env: dict[str, str], defs: Path, name: str, json_rows_webhook: bool = False) -> dict[str, Any]:
+def run_child(env: dict[str, str], defs: Path, name: str) -> dict[str, Any]:
     started = time.perf_counter()
-    env = {**env, **({"BENCH_JSON_ROWS_WEBHOOK": "1"} if json_rows_webhook else {})}
     proc = subprocess.run([sys.executable, "-c", CHILD, str(defs), name], env=env, cwd=ROOT,
                           capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -231,28 +184,6 @@ def main() -> int:
                    timestamp '2026-01-01' + to_minutes(cast(i % 100000 as bigint)) as last_seen
             from range({rows}) as r(i)""")
         report["build_s"] = round(time.perf_counter() - started, 2)
-
-        # the webhook as it is, and with the proposed json_rows() encoder, on the first
-        # full sync (the variant runs against a copy of the warehouse before the real run)
-        variant_env = dict(env, KAIROS_DUCKDB_PATH=str(tmp / "variant.duckdb"),
-                           KAIROS_OUTPUT_DIR=str(tmp / "variant-output"))
-        shutil.copy(tmp / "bench.duckdb", tmp / "variant.duckdb")
-        http_json(f"{sink_url}/reset", "POST")
-        print("== bench_webhook full (proposed json_rows() encoder)", flush=True)
-        data = run_child(variant_env, defs, "bench_webhook", json_rows_webhook=True)
-        stats = http_json(f"{sink_url}/stats")
-        res = data["result"]
-        report["runs"]["bench_webhook/full_json_rows_encoder"] = {
-            "status": res.get("status"), "sync_wall_s": data["sync_wall_s"], "sync_cpu_s": data["sync_cpu_s"],
-            "rows_sent": res.get("sent"),
-            "rows_per_s": round(res.get("sent", 0) / data["sync_wall_s"], 1), "peak_rss_mb": data["peak_rss_mb"],
-            "phase_seconds": res.get("phase_seconds"), "delivery_ok": stats.get("rows") == res.get("sent"),
-            "sink": {k: stats.get(k) for k in ("requests", "rows", "distinct_ids", "errors", "active_seconds")},
-            "note": "webhook body built from Batch.json_rows() (proposed change to syncs/destinations/webhook.py)",
-        }
-        print(json.dumps(report["runs"]["bench_webhook/full_json_rows_encoder"]), flush=True)
-        (tmp / "variant.duckdb").unlink()
-        shutil.rmtree(tmp / "variant-output", ignore_errors=True)
 
         # 1% of the rows change (an email each), picked by a hash of the key
         change_1pct = ("update syncs.sync_bench__audience set email = 'changed-' || email "

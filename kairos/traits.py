@@ -1,8 +1,9 @@
 """Predictive traits step: BG/NBD + Gamma-Gamma scores from ``marts.fct_orders`` into the warehouse.
 
-Runs after ``fct_orders`` (the Dagster asset ``traits/customer_clv``,
-:mod:`orchestration.traits_assets`, or ``kairos score-traits``): reads the paid orders of identified people, fits the CLV models
-(:mod:`kairos.clv`) and writes
+Runs after ``fct_orders`` (the Dagster asset ``traits/customer_clv`` in
+:mod:`orchestration.traits_assets`, or ``kairos score-traits``): reads the
+paid orders of identified people, fits the CLV models (:mod:`kairos.clv`)
+and writes
 
 * ``traits.customer_clv`` - one row per customer_key with an order on or before
   the scoring day: probability_active, expected_purchases_90d,

@@ -15,8 +15,8 @@
   profiles, segments) are read, not rebuilt; volume and freshness checks stay
   with the refresh.
 * ``kairos_batch``: the ``batch`` selector (quarantine, identity, profiles,
-  traits, segments, audience sync models) and the syncs that read it, on a
-  daily schedule.
+  segments, audience sync models), the predictive traits asset and the syncs
+  that read them, on a daily schedule.
 * ``sync__<name>``: one job per sync whose definition sets ``schedule:``.
 
 Which syncs are real-time: those whose model is in the ``realtime``
@@ -171,8 +171,8 @@ def build_jobs(sync_assets: Sequence[AssetsDefinition], checks: Sequence[Any] = 
         define_asset_job(
             BATCH_JOB,
             selection=dbt_selection(BATCH_SELECTOR) | AssetSelection.assets(TRAITS_KEY, *batch_syncs),
-            description="Batch work: dbt build --selector batch (identity, profiles, traits, segments) and the "
-            "audience syncs that read them.",
+            description="Batch work: dbt build --selector batch (identity, profiles, segments), the predictive "
+            "traits and the audience syncs that read them.",
             tags=_tags("batch"),
         )
     )
