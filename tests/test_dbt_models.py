@@ -114,6 +114,9 @@ def _build(settings: Settings, target_path: Path, rerun: bool) -> Build:
         # a second run over the same raw data must decide the same intents with the same ids
         run_dbt(["run", "--select", "+message_intents+"], settings, vars=VARS, target_path=target_path)
         build.intent_ids_second_build = set(build.frame("select intent_id from decisions.message_intents")["intent_id"])
+    else:
+        # the incremental event chain's SQL on this warehouse (nothing new: nothing may change)
+        run_dbt(["run", "--select", "int_events_staged", "fct_events"], settings, vars=VARS, target_path=target_path)
     _decide_again_with_a_ledger(build, target_path)
     print(f"\ndbt build on {settings.target}: {build.build_seconds:.1f} s")
     return build
@@ -898,3 +901,79 @@ def test_both_warehouses_decide_the_same_intents(duck_build: Build, pg_build: Bu
     assert pg_build.intent_ids_first_build == duck_build.intent_ids_first_build
     sql = "select customer_key, count(*) as n from marts.dim_customers group by 1 order by 1"
     assert duck_build.frame(sql).equals(pg_build.frame(sql))
+
+
+# --------------------------------------------------------------------------- the incremental event chain
+
+FCT_EVENT_COLUMNS = "event_id, customer_key, anonymous_id, customer_id, event_name, event_at, received_at"
+
+
+def test_incremental_event_chain_equals_a_full_rebuild(duck_build: Build, tmp_path: Path) -> None:
+    """int_events_staged and fct_events are incremental. On a copy of the build:
+    a micro-batch (a new event, a late copy of a staged event, a row with no
+    event id) is appended once, without the copy; then a login that merges two
+    people, run through identity as the batch path does, re-keys exactly the
+    merged person's events. After both, the tables equal a --full-refresh."""
+    import shutil
+
+    shutil.copy(duck_build.settings.duckdb_path, tmp_path / "kairos.duckdb")
+    settings = replace(duck_build.settings, duckdb_path=tmp_path / "kairos.duckdb")
+    copy = Build(settings, 0.0, set())
+    target = tmp_path / "target"
+    events_before = copy.scalar("select count(*) from marts.fct_events")
+    newest = copy.scalar("select max(received_at) from raw.events")
+    # an anonymous-only visitor (never logged in) and a known customer: two people
+    visitor_anonymous_id, visitor_key = copy.frame(
+        "select anonymous_id, min(customer_key) as customer_key from marts.fct_events "
+        "where customer_key is not null and anonymous_id is not null group by anonymous_id "
+        "having count(customer_id) = 0 order by anonymous_id limit 1"
+    ).iloc[0]
+    customer_id, customer_key = copy.frame(
+        f"select customer_id, min(customer_key) as customer_key from marts.fct_events "
+        f"where customer_id is not null and customer_key <> '{visitor_key}' "
+        f"group by customer_id order by customer_id limit 1"
+    ).iloc[0]
+    old_event = copy.frame("select event_id from intermediate.int_events_staged order by event_id limit 1").iloc[0, 0]
+
+    with connect(settings) as wh:
+        columns = "event_id, event_name, source, anonymous_id, customer_id, event_ts, received_at"
+        wh.execute(
+            f"insert into raw.events ({columns}) values "
+            f"('incr_new_1', 'page_view', 'web', '{visitor_anonymous_id}', null, '2026-11-20T11:30:00Z', ?), "
+            f"(null, 'page_view', 'web', '{visitor_anonymous_id}', null, '2026-11-20T11:31:00Z', ?)",
+            [newest + timedelta(minutes=5), newest + timedelta(minutes=5)],
+        )
+        wh.execute(
+            f"insert into raw.events select * replace (cast(? as timestamp) as received_at) "
+            f"from raw.events where event_id = '{old_event}'",
+            [newest + timedelta(minutes=6)],
+        )
+    run_dbt(["run", "--select", "int_events_staged", "fct_events"], settings, vars=VARS, target_path=target)
+    assert copy.scalar("select count(*) from marts.fct_events") == events_before + 1
+    assert copy.scalar(f"select count(*) from marts.fct_events where event_id = '{old_event}'") == 1
+    assert copy.scalar("select customer_key from marts.fct_events where event_id = 'incr_new_1'") == visitor_key
+
+    # the batch path: a login links the visitor's cookie to the customer, identity merges them
+    with connect(settings) as wh:
+        wh.execute(
+            f"insert into raw.events ({columns}) values "
+            f"('incr_login_1', 'login', 'web', '{visitor_anonymous_id}', '{customer_id}', '2026-11-20T11:40:00Z', ?)",
+            [newest + timedelta(minutes=10)],
+        )
+    run_dbt(["run", "--select", "int_events_staged", "intermediate.identity", "fct_events"], settings, vars=VARS,
+            target_path=target)
+    merged_keys = set(copy.frame(
+        f"select distinct customer_key from marts.fct_events "
+        f"where anonymous_id = '{visitor_anonymous_id}' or customer_id = '{customer_id}'"
+    )["customer_key"])
+    assert len(merged_keys) == 1 and merged_keys <= {visitor_key, customer_key}
+    rekeyed = copy.scalar("select count(*) from marts.fct_events where identity_run_number = 2")
+    assert 0 < rekeyed < events_before / 10  # the merged person's events, not the whole table
+
+    incremental = copy.frame(f"select {FCT_EVENT_COLUMNS} from marts.fct_events order by event_id")
+    staged = copy.frame("select * from intermediate.int_events_staged order by event_id")
+    run_dbt(["run", "--full-refresh", "--select", "int_events_staged", "fct_events"], settings, vars=VARS,
+            target_path=target)
+    pd.testing.assert_frame_equal(incremental, copy.frame(f"select {FCT_EVENT_COLUMNS} from marts.fct_events order by event_id"))
+    pd.testing.assert_frame_equal(staged, copy.frame("select * from intermediate.int_events_staged order by event_id"))
+    run_dbt(["test", "--select", "assert_every_valid_raw_event_is_staged"], settings, vars=VARS, target_path=target)
