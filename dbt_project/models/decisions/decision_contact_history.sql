@@ -1,4 +1,7 @@
-{{ config(post_hook="{{ kairos_analyze() }}") }}
+{#- tag realtime: the deliveries of the last micro-batch's syncs must count
+    in the next micro-batch's caps, so the real-time path rebuilds this even
+    though no event feeds it -#}
+{{ config(tags=['realtime'], post_hook="{{ kairos_analyze() }}") }}
 
 {#- Messages actually delivered, as of kairos_now(): what caps, cool-downs
     and "already delivered" count. Two sources:

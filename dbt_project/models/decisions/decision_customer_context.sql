@@ -1,4 +1,7 @@
-{{ config(post_hook="{{ kairos_analyze() }}") }}
+{#- tag batch: everything here comes from batch layers (profiles, identity,
+    contact history), so the real-time path reads it rather than rebuilding it
+    for every person on every micro-batch -#}
+{{ config(tags=['batch'], post_hook="{{ kairos_analyze() }}") }}
 
 {#- What the guards need to know about each person, as of kairos_now():
     contact points and consent per channel, the profile attributes the

@@ -1,3 +1,7 @@
+{#- tag batch: built from batch layers only (profiles, orders, segments,
+    contact history); the real-time path reads it -#}
+{{ config(tags=['batch']) }}
+
 {#- Who must not get marketing now, and why, one row per person, kind and
     reference. The raw contract has no ticketing system or paid-media plan:
     - open_case: an open complaint or support case, modelled as a spam

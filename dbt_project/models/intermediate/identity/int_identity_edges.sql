@@ -27,8 +27,7 @@ customers as (
 
 orders as (
 
-    select customer_id, email, phone, ordered_at as observed_at
-    from {{ ref('int_orders_staged') }}
+    select * from {{ ref('int_identity_order_observations') }}
 
 ),
 
@@ -62,19 +61,19 @@ observed_links as (
 
     union all
 
-    select 'order', 'customer_id', customer_id, 'email', email, 1, observed_at, observed_at
+    select 'order', 'customer_id', customer_id, 'email', email, observation_count, first_seen_at, last_seen_at
     from orders
     where customer_id is not null and email is not null
 
     union all
 
-    select 'order', 'customer_id', customer_id, 'phone', phone, 1, observed_at, observed_at
+    select 'order', 'customer_id', customer_id, 'phone', phone, observation_count, first_seen_at, last_seen_at
     from orders
     where customer_id is not null and phone is not null
 
     union all
 
-    select 'order', 'email', email, 'phone', phone, 1, observed_at, observed_at
+    select 'order', 'email', email, 'phone', phone, observation_count, first_seen_at, last_seen_at
     from orders
     where email is not null and phone is not null
 

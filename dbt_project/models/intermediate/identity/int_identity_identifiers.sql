@@ -23,8 +23,7 @@ customers as (
 
 orders as (
 
-    select customer_id, email, phone, ordered_at as seen_at
-    from {{ ref('int_orders_staged') }}
+    select * from {{ ref('int_identity_order_observations') }}
 
 ),
 
@@ -42,11 +41,11 @@ observed as (
     union all
     select 'phone', phone, 'crm', seen_at, seen_at from customers where phone is not null
     union all
-    select 'customer_id', customer_id, 'order', seen_at, seen_at from orders where customer_id is not null
+    select 'customer_id', customer_id, 'order', first_seen_at, last_seen_at from orders where customer_id is not null
     union all
-    select 'email', email, 'order', seen_at, seen_at from orders where email is not null
+    select 'email', email, 'order', first_seen_at, last_seen_at from orders where email is not null
     union all
-    select 'phone', phone, 'order', seen_at, seen_at from orders where phone is not null
+    select 'phone', phone, 'order', first_seen_at, last_seen_at from orders where phone is not null
     union all
     select 'anonymous_id', anonymous_id, 'event', first_seen_at, last_seen_at from events where anonymous_id is not null
     union all
