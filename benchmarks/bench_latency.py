@@ -137,14 +137,16 @@ def bench_profiles(directory: Path, memory_limit: str) -> Path:
 
 
 def full_build(profiles: Path) -> float:
-    """One full ``dbt build`` (no unit tests) of the warehouse; seconds."""
+    """One full build of the warehouse's seeds and models; seconds. Data tests
+    are left out: at 1M people the tests on staging views recompute the views
+    (minutes each), and this benchmark measures the micro-batches after it."""
     from kairos.dbt import dbt_executable
     from kairos.settings import dbt_env, load_settings
 
     env = {**dbt_env(load_settings()), "DBT_PROFILES_DIR": str(profiles)}
     started = time.perf_counter()
     proc = subprocess.run(
-        [dbt_executable(), "build", "--exclude-resource-type", "unit_test", "--profiles-dir", str(profiles),
+        [dbt_executable(), "build", "--resource-type", "seed", "--resource-type", "model", "--profiles-dir", str(profiles),
          "--target-path", str(ROOT / "target" / "bench_latency")],
         cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:

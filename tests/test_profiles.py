@@ -499,3 +499,40 @@ def test_traits_step_writes_scores_the_profile_reads(duck_built: Build, tmp_path
     assert set(scored["churn_risk_band"]) <= {"low", "medium", "high"}
     fits = copy.scalar("select count(*) from traits.customer_clv_fits")
     assert fits == 2
+
+
+def test_a_guest_who_ordered_with_only_a_phone_is_a_profile(duck_built: Build, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A guest checkout with a phone and no email or customer id is a person
+    (fct_orders gives the order that phone's key), so the profile has a row
+    for it: at 1M people the generator's data had 198 such buyers whose
+    orders pointed at no profile."""
+    import shutil
+    from dataclasses import replace
+
+    from kairos.dbt import run_dbt
+    from kairos.warehouse import connect
+
+    from test_dbt_models import VARS
+
+    tmp = tmp_path_factory.mktemp("phone_only")
+    shutil.copy(duck_built.settings.duckdb_path, tmp / "kairos.duckdb")
+    settings = replace(duck_built.settings, duckdb_path=tmp / "kairos.duckdb")
+    copy = Build(settings, 0.0, set())
+    with connect(settings) as wh:
+        wh.execute(
+            "insert into raw.orders select * replace ("
+            " 'phone_only_order_1' as order_id, null as customer_id, null as email,"
+            " '+49 170 5550123' as phone, 'placed' as status) "
+            "from raw.orders where order_id = (select min(order_id) from raw.orders)"
+        )
+    run_dbt(["run", "--select", "+dim_customers", "fct_orders", "--exclude", "resource_type:seed"], settings,
+            vars=VARS, target_path=tmp / "target")
+    key = copy.scalar("select customer_key from marts.fct_orders where order_id = 'phone_only_order_1'")
+    assert key is not None
+    profile = copy.frame(f"select phone, orders_count, customer_ids_count from marts.dim_customers where customer_key = '{key}'")
+    assert len(profile) == 1
+    assert profile["phone"].iloc[0] == "+491705550123" and profile["customer_ids_count"].iloc[0] == 0
+    assert copy.scalar(
+        "select count(*) from marts.fct_orders as o left join marts.dim_customers as d on o.customer_key = d.customer_key "
+        "where o.customer_key is not null and d.customer_key is null"
+    ) == 0

@@ -244,14 +244,35 @@ def encode_json_array(table: pa.Table) -> pa.Array:
 
     if table.num_rows == 0:
         return pa.array([], pa.string())
-    pieces: list[pa.Array] = []
+    # one join over all the pieces ('{"a":', a, ',"b":', b, ..., '}'): each row's text
+    # is assembled once, not once per nesting level; the quotes around a text column
+    # without nulls or characters to escape go into the neighbouring literal pieces
+    pieces: list[Any] = []
+    literal = ""
     for i, field_ in enumerate(table.schema):
         column = table.column(i).combine_chunks()
-        prefix = json.dumps(field_.name, ensure_ascii=False) + ":"
-        values = _json_values(column, field_.type, pc)
-        pieces.append(pc.binary_join_element_wise(pa.scalar(prefix), values, ""))
-    joined = pc.binary_join_element_wise(*pieces, ",") if len(pieces) > 1 else pieces[0]
-    return pc.binary_join_element_wise(pa.scalar("{"), joined, pa.scalar("}"), "")
+        literal += ("{" if i == 0 else ",") + json.dumps(field_.name, ensure_ascii=False) + ":"
+        if pa.types.is_string(field_.type) and column.null_count == 0 and not _text_needs_escaping(column):
+            pieces += [pa.scalar(literal + '"', pa.string()), column]
+            literal = '"'
+            continue
+        pieces += [pa.scalar(literal, pa.string()), _json_values(column, field_.type, pc)]
+        literal = ""
+    pieces.append(pa.scalar(literal + "}", pa.string()))
+    return pc.binary_join_element_wise(*pieces, "")
+
+
+def _text_needs_escaping(column: pa.Array) -> bool:
+    """Whether a ``string`` array holds a byte JSON must escape (``"``, ``\\`` or a
+    control character), checked over its value bytes at once (numpy, no per-row work)."""
+    import numpy as np
+
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
+    data = column.buffers()[2]
+    if data is None or offsets[-1] == offsets[0]:
+        return False
+    values = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return bool(((values < 0x20) | (values == 0x22) | (values == 0x5C)).any())
 
 
 def _json_values(column: pa.Array, arrow_type: pa.DataType, pc: Any) -> pa.Array:
@@ -261,10 +282,12 @@ def _json_values(column: pa.Array, arrow_type: pa.DataType, pc: Any) -> pa.Array
         return _json_values(column.cast(arrow_type.value_type), arrow_type.value_type, pc)
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         column = column.cast(pa.string())
-        if pc.any(pc.match_substring_regex(column, "[\\x00-\\x1f]")).as_py():
-            return _json_fallback(column)  # control characters: let json escape them
-        escaped = pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
-        text = pc.binary_join_element_wise(pa.scalar('"'), escaped, pa.scalar('"'), "")
+        # one scan finds what needs escaping; most columns need none (no copy then)
+        if _text_needs_escaping(column):
+            if pc.any(pc.match_substring_regex(column, "[\\x00-\\x1f]")).as_py():
+                return _json_fallback(column)  # control characters: let json escape them
+            column = pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
+        text = pc.binary_join_element_wise(pa.scalar('"'), column, pa.scalar('"'), "")
     elif pa.types.is_boolean(arrow_type):
         text = pc.if_else(column, pa.scalar("true"), pa.scalar("false"))
     elif pa.types.is_integer(arrow_type):

@@ -1,8 +1,9 @@
 {{ config(post_hook="{{ kairos_analyze() }}") }}
 
 {#- The unified profile: one row per known person (a customer_key whose
-    identifiers include a customer_id or an email; purely anonymous visitors
-    are not profiles), as of kairos_now().
+    identifiers include a customer_id, an email or a phone, so that a guest
+    who ordered with only a phone is a profile like the orders say; purely
+    anonymous visitors are not profiles), as of kairos_now().
 
     - identity: the anchor customer id, identifier counts;
     - CRM attributes of the anchor customer (int_customer_crm_attributes);
@@ -49,7 +50,7 @@ people as (
         cast(count(*) as integer) as identifiers_count
     from identities
     group by 1
-    having sum(case when identifier_type in ('customer_id', 'email') then 1 else 0 end) > 0
+    having sum(case when identifier_type in ('customer_id', 'email', 'phone') then 1 else 0 end) > 0
 
 ),
 
