@@ -142,6 +142,14 @@ def test_realtime_and_batch_jobs_follow_the_selectors(defs):
     for key in (AssetKey(["marts", "dim_customers"]), AssetKey(["intermediate", "int_identities_stitched"]),
                 AssetKey(["segments", "seg_lifecycle_stage"])):
         assert key not in realtime_models and key in batch_models, key
+    # the last micro-batch's deliveries count in the next one's caps; the
+    # customer context and suppressions come from batch layers only
+    assert AssetKey(["decisions", "decision_contact_history"]) in realtime_models
+    for key in (AssetKey(["decisions", "decision_customer_context"]), AssetKey(["decisions", "decision_suppressions"]),
+                AssetKey(["intermediate", "int_identity_assignments"])):
+        assert key not in realtime_models, key
+    for key in (AssetKey(["decisions", "decision_customer_context"]), AssetKey(["decisions", "decision_suppressions"])):
+        assert key in batch_models, key
     realtime = defs.resolve_job_def("kairos_realtime")
     nodes = set(realtime.graph.node_dict)
     assert {"raw_tables", "kairos_dbt", "raw__events_gx_raw_events", f"destinations__{SYNC_NAME}"} <= nodes
