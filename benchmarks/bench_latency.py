@@ -5,7 +5,7 @@
 
 1. The warehouse (DuckDB): the sample shop at ``--customers`` people and
    ``--days`` days of events, built once and kept (``--db``, reused while the
-   parameters match), then one full ``dbt build``. The generator holds a whole
+   parameters match), then one full build of its seeds and models. The generator holds a whole
    shop in memory (about 4 GB per 200k people), so shops above ``--chunk``
    people are generated in chunks with their own seeds, the sequential ids
    (customer, order, consent) and email addresses of later chunks suffixed so
