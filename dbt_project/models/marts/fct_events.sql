@@ -19,7 +19,8 @@
       (int_identity_assignments), so a merge or split in a batch run
       re-keys exactly the events it touches; when the identity history was
       rebuilt from scratch (its first run is another invocation), every
-      event is keyed again. -#}
+      event is keyed again.
+    A micro-batch (identity unchanged) reads only the look-back window. -#}
 
 with
 
@@ -34,63 +35,74 @@ identity_runs as (
 
 {% if is_incremental() %}
 
-{%- set newest_keyed -%}
-    (select coalesce(max(received_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }})
-{%- endset %}
+{#- What changed in identity since this table was keyed, asked before the
+    query is written: a micro-batch (identity untouched) then reads no
+    identity history and scans no old event, only the new ones. -#}
+{%- set rekey = {'all': false, 'changed': false} -%}
+{%- if execute -%}
+    {%- set state = run_query(
+        "select"
+        ~ " (select coalesce(max(identity_run_number), 0) from " ~ this ~ ") as keyed_run,"
+        ~ " (select max(identity_origin) from " ~ this ~ ") as keyed_origin,"
+        ~ " (select coalesce(max(run_number), 0) from " ~ ref('int_identity_assignments') ~ ") as identity_run,"
+        ~ " (select max(invocation_id) from " ~ ref('int_identity_assignments') ~ " where run_number = 1) as identity_origin"
+    ).rows[0] -%}
+    {%- do rekey.update({
+        'all': (state[1] or '') != (state[3] or '') or state[2] < state[0],
+        'changed': state[2] > state[0],
+        'keyed_run': state[0],
+    }) -%}
+{%- endif -%}
 
-keyed as (
+{%- set since = kairos_events_lookback_since(this) %}
 
-    select
-        coalesce(max(identity_run_number), 0) as identity_run_number,
-        max(identity_origin) as identity_origin
-    from {{ this }}
+{%- if rekey['all'] %}
 
-),
+-- the identity history was rebuilt from scratch: every event is keyed again
+events as (
 
--- every event is keyed again when the identity history restarted
-rekey_all as (
-
-    select
-        coalesce(identity_runs.identity_origin, '') <> coalesce(keyed.identity_origin, '')
-        or identity_runs.identity_run_number < keyed.identity_run_number as is_restart
-    from identity_runs
-    cross join keyed
-
-),
-
-changed_identifiers as (
-
-    select identifier_type, identifier_value
-    from {{ ref('int_identity_assignments') }}
-    where run_number > (select identity_run_number from keyed)
+    select * from {{ ref('int_events_staged') }}
 
 ),
 
+{%- else %}
+
+-- staged and keyed copies of an event carry the same received_at, so both
+-- sides of the comparison are limited to the look-back
 new_events as (
 
     select staged.*
     from {{ ref('int_events_staged') }} as staged
-    left join {{ this }} as existing
+    left join (
+        select event_id from {{ this }} where received_at >= {{ since }}
+    ) as existing
         on staged.event_id = existing.event_id
-    where staged.received_at >= {{ dbt.dateadd('hour', -(var('kairos__events_lookback_hours') | int), newest_keyed) }}
+    where staged.received_at >= {{ since }}
         and existing.event_id is null
 
 ),
 
+{%- if rekey['changed'] %}
+
+changed_identifiers as (
+
+    select distinct identifier_type, identifier_value
+    from {{ ref('int_identity_assignments') }}
+    where run_number > {{ rekey['keyed_run'] }}
+
+),
+
+-- the events of identifiers that changed key in a later identity run
 rekeyed_events as (
+    {%- for column in ['customer_id', 'anonymous_id', 'email'] %}
 
     select staged.*
     from {{ ref('int_events_staged') }} as staged
-    where (select is_restart from rekey_all)
-        or staged.customer_id in (
-            select identifier_value from changed_identifiers where identifier_type = 'customer_id'
-        )
-        or staged.anonymous_id in (
-            select identifier_value from changed_identifiers where identifier_type = 'anonymous_id'
-        )
-        or staged.email in (
-            select identifier_value from changed_identifiers where identifier_type = 'email'
-        )
+    inner join changed_identifiers as changed
+        on changed.identifier_type = '{{ column }}'
+        and staged.{{ column }} = changed.identifier_value
+    {% if not loop.last %}union{% endif %}
+    {%- endfor %}
 
 ),
 
@@ -101,6 +113,17 @@ events as (
     select * from rekeyed_events
 
 ),
+
+{%- else %}
+
+events as (
+
+    select * from new_events
+
+),
+
+{%- endif %}
+{%- endif %}
 
 {% else %}
 

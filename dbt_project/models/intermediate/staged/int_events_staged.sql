@@ -22,10 +22,7 @@
 
 {% if is_incremental() %}
 
-{%- set newest_staged -%}
-    (select coalesce(max(received_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }})
-{%- endset %}
-{%- set since = dbt.dateadd('hour', -(var('kairos__events_lookback_hours') | int), newest_staged) %}
+{%- set since = kairos_events_lookback_since(this) %}
 
 with
 
