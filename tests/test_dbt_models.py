@@ -115,8 +115,10 @@ def _build(settings: Settings, target_path: Path, rerun: bool) -> Build:
         run_dbt(["run", "--select", "+message_intents+"], settings, vars=VARS, target_path=target_path)
         build.intent_ids_second_build = set(build.frame("select intent_id from decisions.message_intents")["intent_id"])
     else:
-        # the incremental event chain's SQL on this warehouse (nothing new: nothing may change)
-        run_dbt(["run", "--select", "int_events_staged", "fct_events"], settings, vars=VARS, target_path=target_path)
+        # the real-time path's SQL on this warehouse: the incremental event chain
+        # and the customer-scoped triggers and decisions (nothing new: the scope
+        # is empty and nothing may change)
+        run_dbt(["run", "--selector", "realtime"], settings, vars=VARS, target_path=target_path)
     _decide_again_with_a_ledger(build, target_path)
     print(f"\ndbt build on {settings.target}: {build.build_seconds:.1f} s")
     return build
@@ -977,3 +979,94 @@ def test_incremental_event_chain_equals_a_full_rebuild(duck_build: Build, tmp_pa
     pd.testing.assert_frame_equal(incremental, copy.frame(f"select {FCT_EVENT_COLUMNS} from marts.fct_events order by event_id"))
     pd.testing.assert_frame_equal(staged, copy.frame("select * from intermediate.int_events_staged order by event_id"))
     run_dbt(["test", "--select", "assert_every_valid_raw_event_is_staged"], settings, vars=VARS, target_path=target)
+
+
+# --------------------------------------------------------------------------- customer-scoped decisions
+
+SCOPED_TABLES = {
+    "triggers.trg_abandoned_cart": "customer_key, trigger_ref, product_id, cart_value, triggered_at",
+    "triggers.trg_abandoned_browse": "customer_key, trigger_ref, product_id, triggered_at",
+    "decisions.decision_contact_history": "delivery_id, customer_key, channel, scenario_id, sent_at",
+    "decisions.decision_candidates": "candidate_id, customer_key, scenario_id, step, payload, step_due_at",
+    "decisions.decision_guards": "candidate_id, channel, channel_status, channel_rank, contact_address, due_at",
+    "decisions.decision_log": "candidate_id, channel, outcome, stopped_by, details, intent_id, holdout_group, due_at",
+    "decisions.message_intents": "intent_id, customer_key, scenario_id, channel, contact_address, payload, due_at",
+}
+
+
+def _scoped_snapshot(build: Build) -> dict[str, pd.DataFrame]:
+    return {
+        table: build.frame(f"select {columns} from {table} order by {columns}").reset_index(drop=True)
+        for table, columns in SCOPED_TABLES.items()
+    }
+
+
+@pytest.mark.postgres
+def test_the_scoped_decision_path_runs_on_postgres(pg_build: Build) -> None:
+    """The shared PostgreSQL build ran the real-time selector once after the
+    full build: a scoped run (strategy kairos_scoped) with nothing new, so an
+    empty scope that changed no decision."""
+    runs = pg_build.frame("select scope, customers_in_scope from decisions.decision_runs order by run_started_at")
+    assert list(runs["scope"])[:2] == ["all", "changed"]
+    assert runs["customers_in_scope"].iloc[1] == 0
+    assert pg_build.scalar("select count(*) from decisions.decision_scope") == 0
+
+
+def test_realtime_run_redecides_only_the_customers_in_scope_and_equals_a_full_run(duck_build: Build, tmp_path: Path) -> None:
+    """The real-time selector decides only for the customers whose events
+    arrived since the last decision run (plus recently active ones): the new
+    abandoned carts become intents, every other customer keeps the rows of
+    the last full run, and the tables equal what a full decision run writes."""
+    import shutil
+
+    from orchestration.realtime import cart_candidates, cart_events, in_stock_products
+
+    shutil.copy(duck_build.settings.duckdb_path, tmp_path / "kairos.duckdb")
+    settings = replace(duck_build.settings, duckdb_path=tmp_path / "kairos.duckdb")
+    copy = Build(settings, 0.0, set())
+    target = tmp_path / "target"
+    # the shared build decided once more with a ledger it then dropped: decide
+    # everyone again so that every kept row is what the current data gives
+    run_dbt(["run", "--selector", "realtime"], settings, vars={**VARS, "kairos__decision_scope": "all"},
+            target_path=target)
+    runs_before = copy.scalar("select count(*) from decisions.decision_runs")
+    assert copy.scalar("select count(*) from decisions.decision_runs where scope <> 'all'") == 0
+    customers = copy.scalar("select count(*) from marts.dim_customers")
+
+    # a micro-batch: three carts abandoned 61 minutes before the decision time
+    with connect(settings) as wh:
+        buyers = cart_candidates(wh, 3, END)
+        products = in_stock_products(wh)
+        newest = wh.scalar("select max(received_at) from raw.events")
+        for event in cart_events(buyers, products, END):
+            columns = ", ".join(event)
+            wh.execute(
+                f"insert into raw.events ({columns}, received_at) values ({', '.join('?' for _ in event)}, ?)",
+                [*event.values(), newest + timedelta(minutes=5)],
+            )
+    assert len(buyers) == 3
+    keys = sorted(k for k, _ in buyers)
+
+    run_dbt(["run", "--selector", "realtime"], settings, vars=VARS, target_path=target)
+    scope = copy.frame("select customer_key, reason from decisions.decision_scope")
+    assert set(keys) <= set(scope.loc[scope.reason == "new_events", "customer_key"])
+    assert set(scope.loc[scope.reason == "new_events", "customer_key"]) == set(keys)
+    assert 0 < len(scope) < customers / 2  # the batch and the recently active, not everyone
+    last_run = copy.frame("select scope, customers_in_scope from decisions.decision_runs order by run_started_at desc limit 1")
+    assert (last_run.loc[0, "scope"], last_run.loc[0, "customers_in_scope"]) == ("changed", len(scope))
+    assert copy.scalar("select count(*) from decisions.decision_runs") == runs_before + 1
+    # each new cart was decided (an intent, unless a guard such as a holdout stopped it)
+    decided = copy.frame(
+        "select customer_key, outcome from decisions.decision_log where scenario_id = 'abandoned_cart' "
+        f"and trigger_ref like 'crt_rt%' and customer_key in ({', '.join(repr(k) for k in keys)})")
+    assert sorted(decided["customer_key"]) == keys
+    assert (decided["outcome"] == "intent").any()
+    scoped = _scoped_snapshot(copy)
+
+    # the same selection deciding every customer writes the same tables
+    run_dbt(["run", "--selector", "realtime"], settings, vars={**VARS, "kairos__decision_scope": "all"},
+            target_path=target)
+    assert copy.scalar("select scope from decisions.decision_runs order by run_started_at desc limit 1") == "all"
+    full = _scoped_snapshot(copy)
+    for table in SCOPED_TABLES:
+        pd.testing.assert_frame_equal(scoped[table], full[table], obj=table)

@@ -145,6 +145,10 @@ def test_realtime_and_batch_jobs_follow_the_selectors(defs):
     # the last micro-batch's deliveries count in the next one's caps; the
     # customer context and suppressions come from batch layers only
     assert AssetKey(["decisions", "decision_contact_history"]) in realtime_models
+    # the micro-batch re-decides the customers in scope, and records its run
+    for key in (AssetKey(["decisions", "decision_scope"]), AssetKey(["decisions", "decision_runs"]),
+                AssetKey(["triggers", "int_decision_scope_events"])):
+        assert key in realtime_models and key not in batch_models, key
     for key in (AssetKey(["decisions", "decision_customer_context"]), AssetKey(["decisions", "decision_suppressions"]),
                 AssetKey(["intermediate", "int_identity_assignments"])):
         assert key not in realtime_models, key
@@ -540,6 +544,13 @@ def test_demo_job_then_the_realtime_path_end_to_end(duck_settings, dbt_cli, monk
             expected = {r[0] for r in wh.fetchall(
                 f"select intent_id from syncs.{SYNC_MODEL} where cart_id in ({placeholders})", carts)}
             loaded = wh.scalar(f"select count(*) from raw.events where cart_id in ({placeholders})", carts)
+            # the demo decided everyone; the micro-batch only the customers in scope
+            runs = wh.fetchall("select scope, customers_in_scope from decisions.decision_runs order by run_started_at")
+            people = wh.scalar("select count(*) from marts.dim_customers")
+            in_scope = {r[0] for r in wh.fetchall("select customer_key from decisions.decision_scope")}
+        assert [scope for scope, _ in runs] == ["all", "changed"]
+        assert runs[-1][1] == len(in_scope) < people / 2
+        assert {key for key, _ in customers} <= in_scope
         assert loaded == len(rows)
         assert expected, "the new abandoned carts produced no intent"
         delivered = [row for d in webhook.delivered.values() for row in d["rows"]]

@@ -247,23 +247,23 @@ def test_raw_suites_pass_on_the_generated_shop_in_the_warehouse(duck_settings):
 def _intent_tables(settings: Settings, consent_status: str) -> None:
     """The relations the no-intent-without-consent query reads, with one intent."""
     with connect(settings) as wh:
-        for schema in ("decisions", "intermediate", "staging"):
+        for schema in ("decisions", "intermediate", "raw"):
             wh.ensure_schema(schema)
         wh.execute("create or replace table decisions.message_intents as "
-                   "select 'i1' as intent_id, 'k1' as customer_key, 'email' as channel, false as is_transactional "
-                   "union all select 'i2', 'k1', 'email', true")
+                   "select 'i1' as intent_id, 'k1' as customer_key, 'email' as channel, false as is_transactional, "
+                   "timestamp '2026-11-20 12:00' as decided_at "
+                   "union all select 'i2', 'k1', 'email', true, timestamp '2026-11-20 12:00'")
         wh.execute("create or replace table intermediate.int_identities_stitched as "
                    "select 'customer_id' as identifier_type, 'C1' as identifier_value, 'k1' as customer_key")
-        wh.execute("create or replace table staging.stg_crm__consents as select 'C1' as customer_id, "
+        # raw as it lands: padded and upper-case values count too
+        wh.execute("create or replace table raw.consents as select 'C1' as customer_id, "
                    "'email' as channel, 'granted' as status, timestamp '2026-11-01' as recorded_at")
-        wh.execute("create or replace table staging.stg_messaging__contact_history as select 'C1' as customer_id, "
+        wh.execute("create or replace table raw.contact_history as select 'C1' as customer_id, "
                    "'email' as channel, 'opened' as event_type, timestamp '2026-11-02' as occurred_at")
         if consent_status == "withdrawn":
-            wh.execute("insert into staging.stg_crm__consents values "
-                       "('C1', 'email', 'withdrawn', timestamp '2026-11-10')")
+            wh.execute("insert into raw.consents values (' C1', 'Email', 'WITHDRAWN ', timestamp '2026-11-10')")
         elif consent_status == "unsubscribed":
-            wh.execute("insert into staging.stg_messaging__contact_history values "
-                       "('C1', 'email', 'unsubscribed', timestamp '2026-11-10')")
+            wh.execute("insert into raw.contact_history values ('C1', 'email', 'unsubscribed', timestamp '2026-11-10')")
 
 
 @pytest.mark.parametrize(("status", "passed"), [("granted", True), ("withdrawn", False), ("unsubscribed", False)])
@@ -273,6 +273,22 @@ def test_no_message_intent_without_consent(duck_settings, status, passed):
     assert result.passed is passed, result.description
     if not passed:
         assert result.severity.value == "ERROR" and "consent_status" in result.description
+
+
+def test_the_consent_check_validates_the_latest_decision_runs_intents(duck_settings):
+    """A micro-batch re-decides some customers only: the check validates the
+    intents of the latest decision run, not those an earlier run decided
+    (and validated) for a consent that has changed since."""
+    _intent_tables(duck_settings, "withdrawn")
+    with connect(duck_settings) as wh:
+        wh.execute("update decisions.message_intents set decided_at = timestamp '2026-11-09 12:00'")
+        wh.execute("insert into decisions.message_intents values ('i3', 'k3', 'email', false, timestamp '2026-11-20 12:00')")
+        wh.execute("insert into intermediate.int_identities_stitched values ('customer_id', 'C3', 'k3')")
+        wh.execute("insert into raw.consents values ('C3', 'email', 'granted', timestamp '2026-11-01')")
+    assert validate_table(EXPECTATIONS_DIR / "decisions_intents.json").passed
+    with connect(duck_settings) as wh:
+        wh.execute("update decisions.message_intents set decided_at = timestamp '2026-11-20 12:00'")
+    assert not validate_table(EXPECTATIONS_DIR / "decisions_intents.json").passed
 
 
 def test_a_check_that_cannot_read_its_data_fails_with_the_reason(duck_settings):

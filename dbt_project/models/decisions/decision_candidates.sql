@@ -1,4 +1,4 @@
-{{ config(post_hook="{{ kairos_analyze() }}") }}
+{{ config(**kairos_customer_scoped()) }}
 
 {#- Trigger candidates: every occurrence of every enabled scenario's trigger
     (trg_<scenario>) at its current step, one row per candidate.
@@ -11,7 +11,11 @@
     fields. candidate_id is the intent's idempotency key (hash of scenario,
     step, customer_key and trigger_ref), series_id the occurrence's (all
     steps), series_intent_ids the keys of all its steps (so the cool-down
-    can tell the series' own earlier steps from other occurrences). -#}
+    can tell the series' own earlier steps from other occurrences).
+
+    Customer-scoped like the whole decision layer: a micro-batch rewrites
+    the rows of the customers in decision_scope only
+    (macros/decisions/decision_scope.sql). -#}
 {%- set scenarios = kairos_enabled_scenarios() -%}
 
 with
@@ -44,6 +48,7 @@ with
     where customer_key is not null
         and trigger_ref is not null
         and triggered_at is not null
+        and {{ kairos_in_decision_scope('customer_key') }}
 
 ),
 

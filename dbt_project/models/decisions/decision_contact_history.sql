@@ -1,7 +1,7 @@
 {#- tag realtime: the deliveries of the last micro-batch's syncs must count
     in the next micro-batch's caps, so the real-time path rebuilds this even
     though no event feeds it -#}
-{{ config(tags=['realtime'], post_hook="{{ kairos_analyze() }}") }}
+{{ config(tags=['realtime'], **kairos_customer_scoped()) }}
 
 {#- Messages actually delivered, as of kairos_now(): what caps, cool-downs
     and "already delivered" count. Two sources:
@@ -15,7 +15,11 @@
       delivered intent is recognised in the next decision; a scenario the
       registry marks transactional is not marketing.
     A delivery both reported by the ESP and recorded by the ledger counts
-    twice (caps err on the side of fewer messages). Last 400 days only. -#}
+    twice (caps err on the side of fewer messages). Last 400 days only.
+    Customer-scoped (macros/decisions/decision_scope.sql): a micro-batch
+    rewrites the history of the customers it re-decides, from the ledger
+    and the ESP-reported rows the last full run read (raw contact history
+    arrives in batches; the hourly refresh reads it again). -#}
 {%- set scenarios = kairos_scenarios()['scenarios'] -%}
 {%- set transactional = [] -%}
 {%- for sc in scenarios if sc['transactional'] -%}{%- do transactional.append(sc['id']) -%}{%- endfor -%}
@@ -31,6 +35,21 @@
 
 with
 
+{% if kairos_decisions_scoped() %}
+-- a micro-batch keeps the ESP-reported history the last full run read (raw
+-- contact history is loaded in batches) and re-reads only the ledger, which
+-- the last micro-batch's syncs wrote to
+reported as (
+
+    select customer_key, channel, scenario_id, record_key, is_marketing, sent_at, source
+    from {{ this }}
+    where source = 'contact_history'
+        and sent_at <= {{ kairos_now() }}
+        and sent_at > {{ dbt.dateadd('day', -400, kairos_now()) }}
+        and {{ kairos_in_decision_scope('customer_key') }}
+
+),
+{% else %}
 identities as (
 
     select identifier_value as customer_id, customer_key
@@ -65,6 +84,7 @@ reported as (
         and history.occurred_at > {{ dbt.dateadd('day', -400, kairos_now()) }}
 
 ),
+{% endif %}
 
 {% if ledger is not none %}
 delivered as (
@@ -84,6 +104,7 @@ delivered as (
     from {{ ledger }}
     where status = 'sent'
         and customer_key is not null
+        and {{ kairos_in_decision_scope('customer_key') }}
         and channel is not null
         {% if ledger_has_operation %}and operation = 'insert'{% endif %}
         and cast(updated_at as {{ dbt.type_timestamp() }}) <= {{ kairos_now() }}

@@ -17,6 +17,8 @@ dropped_now as (
     select series_id, customer_key, scenario_id, trigger_ref, decided_at as dropped_at
     from {{ ref('decision_log') }}
     where stopped_by = 'arbitration_drop'
+        -- a scoped run re-decided only these customers
+        and {{ kairos_in_decision_scope('customer_key') }}
 
 ),
 

@@ -1,4 +1,4 @@
-{{ config(post_hook="{{ kairos_analyze() }}") }}
+{{ config(**kairos_customer_scoped()) }}
 
 {#- Every guard evaluated for every candidate and every channel its
     scenario allows, as of kairos_now(): one row per candidate and channel.
@@ -39,7 +39,9 @@
     - due_at: the just-in-time send time. The step's due time (or now if
       later), moved to the customer's usual active hour when the scenario
       sends at the active hour, then out of the quiet hours (local time;
-      deferred to their end, never dropped) on message channels. -#}
+      deferred to their end, never dropped) on message channels.
+    Customer-scoped (macros/decisions/decision_scope.sql): a micro-batch
+    rewrites the rows of the customers in decision_scope only. -#}
 {%- set guards = kairos_scenarios()['guards'] -%}
 {%- set caps = guards['caps'] -%}
 {%- set quiet_start = kairos_minutes_of(guards['quiet_hours']['start']) -%}
@@ -63,12 +65,14 @@ with
 candidates as (
 
     select * from {{ ref('decision_candidates') }}
+    where {{ kairos_in_decision_scope('customer_key') }}
 
 ),
 
 customers as (
 
     select * from {{ ref('decision_customer_context') }}
+    where {{ kairos_in_decision_scope('customer_key') }}
 
 ),
 
@@ -76,6 +80,7 @@ deliveries as (
 
     select * from {{ ref('decision_contact_history') }}
     where sent_at <= {{ kairos_now() }}
+        and {{ kairos_in_decision_scope('customer_key') }}
 
 ),
 

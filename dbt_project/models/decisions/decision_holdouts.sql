@@ -30,6 +30,8 @@ reached as (
         max(decided_at) as decided_at
     from {{ ref('decision_log') }}
     where holdout_group is not null
+        -- a scoped run re-decided only these customers
+        and {{ kairos_in_decision_scope('customer_key') }}
     group by 1, 2, 3
 
 ),

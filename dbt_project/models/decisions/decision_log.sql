@@ -1,6 +1,7 @@
-{{ config(post_hook="{{ kairos_analyze() }}") }}
+{{ config(**kairos_customer_scoped()) }}
 
-{#- The decision log: one row per candidate of this run, with the rule that
+{#- The decision log: one row per candidate of the run that last decided its
+    customer (customer-scoped: macros/decisions/decision_scope.sql), with the rule that
     stopped it or the intent it became. "Why did this customer not get this
     message?" is `select * from decisions.decision_log where customer_key =
     ... [and scenario_id = ...]` (or `kairos why CUSTOMER_KEY`).
@@ -59,6 +60,7 @@ guards as (
                 or (channel_cap_reached is null and all_cap_reached is null and not in_global_cool_down)
             ) as is_sendable
     from {{ ref('decision_guards') }}
+    where {{ kairos_in_decision_scope('customer_key') }}
 
 ),
 

@@ -1,11 +1,13 @@
-{{ config(post_hook="{{ kairos_analyze() }}") }}
+{{ config(**kairos_customer_scoped()) }}
 
 {#- Messages the decision layer wants sent as of kairos_now(), one row per
     intent: the candidates decision_log let through, on the channel it
     chose, due at the just-in-time send time. intent_id is the idempotency
     key (hash of scenario, step, customer_key and trigger_ref): the same
     step of the same occurrence keeps its id across runs, so a destination
-    in insert mode sends it once. The sync_<channel>__* models read this. -#}
+    in insert mode sends it once. The sync_<channel>__* models read this.
+    Customer-scoped (macros/decisions/decision_scope.sql): a micro-batch
+    rewrites the intents of the customers in decision_scope only. -#}
 with
 
 decided as (
@@ -13,12 +15,14 @@ decided as (
     select candidate_id, channel, due_at, decided_at
     from {{ ref('decision_log') }}
     where outcome = 'intent'
+        and {{ kairos_in_decision_scope('customer_key') }}
 
 ),
 
 guards as (
 
     select * from {{ ref('decision_guards') }}
+    where {{ kairos_in_decision_scope('customer_key') }}
 
 ),
 
@@ -26,6 +30,7 @@ customers as (
 
     select customer_key, email, first_name
     from {{ ref('decision_customer_context') }}
+    where {{ kairos_in_decision_scope('customer_key') }}
 
 ),
 

@@ -2,6 +2,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='event_id',
+    on_schema_change='append_new_columns',
     post_hook="{{ kairos_analyze() }}",
 ) }}
 
@@ -165,7 +166,12 @@ final as (
 
         -- the identity history this row was keyed against (see above)
         identity_runs.identity_run_number,
-        identity_runs.identity_origin
+        identity_runs.identity_origin,
+
+        -- when this row was (re)written: the start of the dbt run that keyed
+        -- it; decision_scope re-decides the people of rows newer than the
+        -- last decision run
+        {{ kairos_run_started_at() }} as loaded_at
 
     from events
     cross join identity_runs

@@ -1,3 +1,6 @@
+{#- real-time trigger, customer-scoped (macros/decisions/decision_scope.sql) -#}
+{{ config(**kairos_customer_scoped()) }}
+
 {#- Abandoned browse: a product an identified person viewed at least
     params.min_views times in the last params.lookback_hours hours, the last
     view at least params.idle_hours ago, without adding it to a cart or
@@ -12,7 +15,7 @@ with
 events as (
 
     select customer_key, event_name, product_id, price, event_at
-    from {{ ref('fct_events') }}
+    from {{ kairos_trigger_events() }}
     where customer_key is not null
         and product_id is not null
         and event_at <= {{ kairos_now() }}
@@ -50,6 +53,7 @@ bought as (
     select customer_key, product_id, max(ordered_at) as last_bought_at
     from {{ ref('int_order_lines_joined') }}
     where not is_cancelled
+        and {{ kairos_in_decision_scope('customer_key') }}
     group by 1, 2
 
 ),
@@ -102,3 +106,4 @@ final as (
 )
 
 select * from final
+where {{ kairos_in_decision_scope('customer_key') }}

@@ -1,4 +1,5 @@
-{{ config(post_hook="{{ kairos_analyze() }}") }}
+{#- real-time trigger, customer-scoped (macros/decisions/decision_scope.sql) -#}
+{{ config(**kairos_customer_scoped()) }}
 
 {#- Abandoned carts as of kairos_now(), one row per cart.
 
@@ -25,7 +26,7 @@ with
 
 events as (
 
-    select * from {{ ref('fct_events') }}
+    select * from {{ kairos_trigger_events() }}
     where event_at <= {{ kairos_now() }}
 
 ),
@@ -149,6 +150,7 @@ latest_purchases as (
         from {{ ref('fct_orders') }}
         where customer_key is not null
             and ordered_at <= {{ kairos_now() }}
+            and {{ kairos_in_decision_scope('customer_key') }}
         union all
         select customer_key, event_at
         from events
@@ -218,3 +220,4 @@ final as (
 )
 
 select * from final
+where {{ kairos_in_decision_scope('customer_key') }}

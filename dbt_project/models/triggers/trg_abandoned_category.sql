@@ -1,3 +1,6 @@
+{#- real-time trigger, customer-scoped (macros/decisions/decision_scope.sql) -#}
+{{ config(**kairos_customer_scoped()) }}
+
 {#- Abandoned category: a category an identified person browsed (at least
     params.min_views product views over at least params.min_products
     products in the last params.lookback_hours hours, the last at least
@@ -14,7 +17,7 @@ with
 events as (
 
     select events.customer_key, events.event_name, events.product_id, events.event_at, products.category
-    from {{ ref('fct_events') }} as events
+    from {{ kairos_trigger_events() }} as events
     inner join {{ ref('dim_products') }} as products
         on events.product_id = products.product_id
     where events.customer_key is not null
@@ -55,6 +58,7 @@ bought as (
     select customer_key, category, max(ordered_at) as last_bought_at
     from {{ ref('int_order_lines_joined') }}
     where not is_cancelled
+        and {{ kairos_in_decision_scope('customer_key') }}
     group by 1, 2
 
 ),
@@ -145,3 +149,4 @@ final as (
 )
 
 select * from final
+where {{ kairos_in_decision_scope('customer_key') }}

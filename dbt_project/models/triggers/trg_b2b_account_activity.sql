@@ -1,3 +1,6 @@
+{#- real-time trigger, customer-scoped (macros/decisions/decision_scope.sql) -#}
+{{ config(**kairos_customer_scoped()) }}
+
 {#- B2B account activity: business customers (email domain in the seed
     b2b_accounts, a stand-in for the CRM's account table) with at least
     params.min_orders orders or params.min_sessions sessions in the last 7
@@ -28,6 +31,7 @@ orders as (
     from {{ ref('fct_orders') }}
     where customer_key is not null
         and not is_cancelled
+        and {{ kairos_in_decision_scope('customer_key') }}
         and ordered_at > {{ dbt.dateadd('day', -7, kairos_now()) }}
         and ordered_at <= {{ kairos_now() }}
     group by 1
@@ -37,7 +41,7 @@ orders as (
 sessions as (
 
     select customer_key, count(distinct session_id) as sessions_7d
-    from {{ ref('fct_events') }}
+    from {{ kairos_trigger_events() }}
     where customer_key is not null
         and session_id is not null
         and event_at > {{ dbt.dateadd('day', -7, kairos_now()) }}
@@ -80,3 +84,4 @@ final as (
 )
 
 select * from final
+where {{ kairos_in_decision_scope('customer_key') }}

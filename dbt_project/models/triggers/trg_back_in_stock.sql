@@ -1,3 +1,6 @@
+{#- real-time trigger, customer-scoped (macros/decisions/decision_scope.sql) -#}
+{{ config(**kairos_customer_scoped()) }}
+
 {#- Back in stock (watchdog): a product in stock now that came back within
     the last params.restock_days days (first snapshot with stock after its
     latest snapshot without), and people who wanted it - wishlisted or
@@ -60,7 +63,7 @@ wants as (
         min(events.event_at) as first_wanted_at,
         sum(case when events.event_name = 'product_view' then 1 else 0 end) as views,
         sum(case when events.event_name <> 'product_view' then 1 else 0 end) as wishes
-    from {{ ref('fct_events') }} as events
+    from {{ kairos_trigger_events() }} as events
     inner join recent_restocks
         on events.product_id = recent_restocks.product_id
         and events.event_at < recent_restocks.restocked_at
@@ -78,6 +81,7 @@ bought as (
     select customer_key, product_id, max(ordered_at) as last_bought_at
     from {{ ref('int_order_lines_joined') }}
     where not is_cancelled
+        and {{ kairos_in_decision_scope('customer_key') }}
     group by 1, 2
 
 ),
@@ -109,3 +113,4 @@ final as (
 )
 
 select * from final
+where {{ kairos_in_decision_scope('customer_key') }}

@@ -1,3 +1,6 @@
+{#- real-time trigger, customer-scoped (macros/decisions/decision_scope.sql) -#}
+{{ config(**kairos_customer_scoped()) }}
+
 {#- Store event invitation, reminder and follow-up. Events come from the
     seed store_events (a recurring schedule per store: every every_weeks
     weeks from anchor_date at start_hour_local in the store's zone); the
@@ -57,9 +60,10 @@ interested as (
         select customer_key, category
         from {{ ref('int_order_lines_joined') }}
         where ordered_at > {{ dbt.dateadd('day', -lookback_days, kairos_now()) }}
+            and {{ kairos_in_decision_scope('customer_key') }}
         union all
         select events.customer_key, products.category
-        from {{ ref('fct_events') }} as events
+        from {{ kairos_trigger_events() }} as events
         inner join {{ ref('dim_products') }} as products
             on events.product_id = products.product_id
         where events.customer_key is not null
@@ -96,3 +100,4 @@ final as (
 )
 
 select * from final
+where {{ kairos_in_decision_scope('customer_key') }}

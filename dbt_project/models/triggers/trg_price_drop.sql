@@ -1,3 +1,6 @@
+{#- real-time trigger, customer-scoped (macros/decisions/decision_scope.sql) -#}
+{{ config(**kairos_customer_scoped()) }}
+
 {#- Price drop: a product whose current price took effect in the last
     params.recent_days days and is at least params.min_drop_pct percent
     below the highest price the person saw on it (product view, wishlist
@@ -26,7 +29,7 @@ seen as (
         changed.product_id,
         max(events.price) as seen_price,
         min(events.event_at) as first_seen_at
-    from {{ ref('fct_events') }} as events
+    from {{ kairos_trigger_events() }} as events
     inner join changed
         on events.product_id = changed.product_id
         and events.event_at < changed.price_effective_at
@@ -43,6 +46,7 @@ bought as (
     select customer_key, product_id, max(ordered_at) as last_bought_at
     from {{ ref('int_order_lines_joined') }}
     where not is_cancelled
+        and {{ kairos_in_decision_scope('customer_key') }}
     group by 1, 2
 
 ),
@@ -101,3 +105,4 @@ final as (
 )
 
 select * from final
+where {{ kairos_in_decision_scope('customer_key') }}

@@ -1,3 +1,6 @@
+{#- real-time trigger, customer-scoped (macros/decisions/decision_scope.sql) -#}
+{{ config(**kairos_customer_scoped()) }}
+
 {#- Real-time upsell: sessions active in the last params.active_minutes
     minutes with a product view by an identified person; the offer is a
     pricier variant (same brand and category, params.min_price_ratio to
@@ -12,7 +15,7 @@ with
 recent as (
 
     select customer_key, session_id, event_name, product_id, event_at, event_id
-    from {{ ref('fct_events') }}
+    from {{ kairos_trigger_events() }}
     where customer_key is not null
         and session_id is not null
         and event_at <= {{ kairos_now() }}
@@ -84,3 +87,4 @@ final as (
 )
 
 select * from final
+where {{ kairos_in_decision_scope('customer_key') }}

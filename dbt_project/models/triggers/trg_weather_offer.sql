@@ -1,3 +1,6 @@
+{#- real-time trigger, customer-scoped (macros/decisions/decision_scope.sql) -#}
+{{ config(**kairos_customer_scoped()) }}
+
 {#- Weather-triggered offer: today's and tomorrow's forecast per city (seed
     weather_forecasts, a stand-in for a weather feed) mapped to a category
     by params.condition_categories (rain needs params.min_precipitation_mm).
@@ -48,13 +51,14 @@ offers as (
 
 active_people as (
 
-    select customer_key from {{ ref('fct_events') }}
+    select customer_key from {{ kairos_trigger_events() }}
     where customer_key is not null
         and event_at > {{ dbt.dateadd('day', -lookback_days, kairos_now()) }}
         and event_at <= {{ kairos_now() }}
     union
     select customer_key from {{ ref('fct_orders') }}
     where customer_key is not null
+        and {{ kairos_in_decision_scope('customer_key') }}
         and ordered_at > {{ dbt.dateadd('day', -lookback_days, kairos_now()) }}
         and ordered_at <= {{ kairos_now() }}
 
@@ -90,3 +94,4 @@ final as (
 )
 
 select * from final
+where {{ kairos_in_decision_scope('customer_key') }}

@@ -1,0 +1,39 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='append_new_columns'
+) }}
+
+{#- One row per dbt invocation that completed the decision layer: when it
+    started, for which decision time, and whether it decided every customer
+    (scope all) or only those in decision_scope (scope changed). Built last,
+    so a run that failed half-way is not recorded and the next scoped run
+    re-decides its customers too: the next scoped run re-decides the
+    customers whose events arrived after run_started_at. -#}
+{%- set scoped = execute and kairos_decision_scope_mode() == 'changed' and kairos_decision_watermark() is not none %}
+-- built after the whole decision layer:
+-- depends_on: {{ ref('message_intents') }}
+-- depends_on: {{ ref('decision_holdouts') }}
+-- depends_on: {{ ref('decision_dropped_series') }}
+
+with
+
+scope as (
+
+    select count(*) as customers_in_scope from {{ ref('decision_scope') }}
+
+),
+
+final as (
+
+    select
+        cast('{{ invocation_id }}' as {{ dbt.type_string() }}) as invocation_id,
+        {{ kairos_run_started_at() }} as run_started_at,
+        {{ kairos_now() }} as decided_at,
+        cast('{{ "changed" if scoped else "all" }}' as {{ dbt.type_string() }}) as scope,
+        cast({% if scoped %}scope.customers_in_scope{% else %}null{% endif %} as integer) as customers_in_scope
+    from scope
+
+)
+
+select * from final
