@@ -91,14 +91,10 @@
 
 
 {#- A predicate: column is a customer_key in this run's scope (always true
-    in a full run). Registers the dependency on decision_scope at parse
-    time, so a model using it needs no depends_on comment. -#}
+    in a full run). -#}
 {% macro kairos_in_decision_scope(column) -%}
-    {#- a unit test gives its model's inputs only, and is never scoped -#}
-    {%- set in_unit_test = model is mapping and model.get('resource_type') == 'unit_test' -%}
-    {%- set scope = none if in_unit_test else ref('decision_scope') -%}
-    {%- if not in_unit_test and kairos_decisions_scoped() -%}
-        {{ column }} in (select customer_key from {{ scope }})
+    {%- if kairos_decisions_scoped() -%}
+        {{ column }} in (select customer_key from {{ ref('decision_scope') }})
     {%- else -%}
         1 = 1
     {%- endif -%}
@@ -110,10 +106,8 @@
     (int_decision_scope_events), so a trigger computes the same rows for
     them as from the whole table. -#}
 {% macro kairos_trigger_events() -%}
-    {%- set events = ref('fct_events') -%}
-    {%- if model is mapping and model.get('resource_type') == 'unit_test' -%}{{ return(events) }}{%- endif -%}
-    {%- set scoped_events = ref('int_decision_scope_events') -%}
-    {{- return(scoped_events if kairos_decisions_scoped() else events) -}}
+    {%- if not execute -%}{%- do ref('int_decision_scope_events') -%}{%- endif -%}
+    {{- return(ref('int_decision_scope_events') if kairos_decisions_scoped() else ref('fct_events')) -}}
 {%- endmacro %}
 
 

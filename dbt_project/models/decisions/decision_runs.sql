@@ -6,10 +6,10 @@
 
 {#- One row per dbt invocation that completed the decision layer: when it
     started, for which decision time, and whether it decided every customer
-    (scope all) or only those in decision_scope (scope changed). Built last,
-    so a run that failed half-way is not recorded and the next scoped run
-    re-decides its customers too: the next scoped run re-decides the
-    customers whose events arrived after run_started_at. -#}
+    (scope all) or only those in decision_scope (scope changed). The next
+    scoped run re-decides the customers whose events were written after the
+    latest run_started_at; built last, so a run that failed half-way is not
+    recorded and the next one covers its customers too. -#}
 {%- set scoped = execute and kairos_decision_scope_mode() == 'changed' and kairos_decision_watermark() is not none %}
 -- built after the whole decision layer:
 -- depends_on: {{ ref('message_intents') }}
