@@ -49,10 +49,10 @@
 {%- endmacro %}
 
 
-{#- The previous decision run's start, or none. -#}
-{% macro kairos_decision_watermark() -%}
-    {%- set last_run = kairos_last_decision_run() -%}
-    {{- return(last_run['run_started_at'] if last_run is not none else none) -}}
+{#- True when this invocation is a scoped run: the mode is changed and a
+    previous decision run exists to scope against. -#}
+{% macro kairos_scoped_run() -%}
+    {{- return(execute and kairos_decision_scope_mode() == 'changed' and kairos_last_decision_run() is not none) -}}
 {%- endmacro %}
 
 
@@ -85,8 +85,7 @@
     {#- a unit test gives its model's inputs only, and is never scoped -#}
     {%- if model is mapping and model.get('resource_type') == 'unit_test' -%}{{ return(false) }}{%- endif -%}
     {%- if not is_incremental() -%}{{ return(false) }}{%- endif -%}
-    {%- if kairos_decision_scope_mode() != 'changed' -%}{{ return(false) }}{%- endif -%}
-    {{- return(kairos_decision_watermark() is not none) -}}
+    {{- return(kairos_scoped_run()) -}}
 {%- endmacro %}
 
 
@@ -111,9 +110,15 @@
 {%- endmacro %}
 
 
+{#- A Python datetime (UTC) as a portable timestamp literal. -#}
+{% macro kairos_timestamp_literal(value) -%}
+    cast('{{ value.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+
 {#- run_started_at as a portable timestamp literal (UTC). -#}
 {% macro kairos_run_started_at() -%}
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
+    {{ kairos_timestamp_literal(run_started_at) }}
 {%- endmacro %}
 
 

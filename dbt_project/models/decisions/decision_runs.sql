@@ -10,7 +10,7 @@
     scoped run re-decides the customers whose events were written after the
     latest run_started_at; built last, so a run that failed half-way is not
     recorded and the next one covers its customers too. -#}
-{%- set scoped = execute and kairos_decision_scope_mode() == 'changed' and kairos_decision_watermark() is not none %}
+{%- set scoped = kairos_scoped_run() %}
 -- built after the whole decision layer:
 -- depends_on: {{ ref('message_intents') }}
 -- depends_on: {{ ref('decision_holdouts') }}

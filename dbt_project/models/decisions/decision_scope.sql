@@ -14,14 +14,12 @@
     - shared_cart: they share a cart with someone in scope (its owner can
       change hands).
     Empty in a full run: every customer is decided then. -#}
-{%- set last_run = kairos_last_decision_run() -%}
-{%- set scoped = execute and kairos_decision_scope_mode() == 'changed' and last_run is not none -%}
-
 with
 
-{% if scoped %}
-{%- set since = "cast('" ~ last_run['run_started_at'].strftime("%Y-%m-%d %H:%M:%S.%f") ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
-{%- set decided = "cast('" ~ last_run['decided_at'].strftime("%Y-%m-%d %H:%M:%S.%f") ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
+{% if kairos_scoped_run() %}
+{%- set last_run = kairos_last_decision_run() -%}
+{%- set since = kairos_timestamp_literal(last_run['run_started_at']) -%}
+{%- set decided = kairos_timestamp_literal(last_run['decided_at']) -%}
 events as (
 
     select customer_key, event_at, loaded_at
