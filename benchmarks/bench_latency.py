@@ -131,7 +131,8 @@ def bench_profiles(directory: Path, memory_limit: str) -> Path:
     (directory / "profiles.yml").write_text(
         "kairos:\n  target: duckdb\n  outputs:\n    duckdb:\n      type: duckdb\n"
         "      path: \"{{ env_var('KAIROS_DUCKDB_PATH') }}\"\n      schema: main\n      threads: 2\n"
-        f"      settings:\n        memory_limit: \"{memory_limit}\"\n        preserve_insertion_order: false\n",
+        f"      settings:\n        memory_limit: \"{memory_limit}\"\n        preserve_insertion_order: false\n"
+        "        checkpoint_threshold: 1GB\n",
         encoding="utf-8")
     return directory
 
