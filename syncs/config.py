@@ -55,7 +55,10 @@ DEFAULT_BATCH_SIZE = 10_000
 MAX_BATCH_SIZE = 1_000_000
 DEFAULT_ALERT_REJECTION_RATE = 0.05
 # one DuckDB row group: appends of whole row groups go straight to the
-# database file instead of waiting in memory for a checkpoint
+# database file instead of waiting in memory for a checkpoint. The engine cuts
+# a group at exactly this many rows (splitting a batch if need be): groups of
+# 123 batches of 1,000 left underfilled row groups in the ledger, which the
+# first checkpoint after a delete merged (0.8-1 s of the first 1% change)
 DEFAULT_COMMIT_ROWS = 122_880
 MAX_CONCURRENCY = 64
 TRIGGERS = ("model_updated", "manual")

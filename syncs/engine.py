@@ -756,12 +756,18 @@ class _Delivery:
                                     continue
                                 for part, operation in self._split(table):
                                     for batch_table in rebatch.add(operation, part):
-                                        pending.append((batch_table, operation))
-                                        pending_rows += batch_table.num_rows
-                                        if pending_rows >= self.config.commit_rows:
-                                            group, inflight = inflight, None
-                                            inflight = self._dispatch(pending, group)
-                                            pending, pending_rows = [], 0
+                                        # a group holds exactly commit_rows rows, the batch that
+                                        # crosses the mark is split (syncs.config.DEFAULT_COMMIT_ROWS)
+                                        while batch_table.num_rows:
+                                            room = self.config.commit_rows - pending_rows
+                                            head = batch_table.slice(0, room)
+                                            batch_table = batch_table.slice(head.num_rows)
+                                            pending.append((head, operation))
+                                            pending_rows += head.num_rows
+                                            if pending_rows >= self.config.commit_rows:
+                                                group, inflight = inflight, None
+                                                inflight = self._dispatch(pending, group)
+                                                pending, pending_rows = [], 0
                     if not self.abort.is_set():
                         pending.extend(rebatch.flush())
                         if pending:

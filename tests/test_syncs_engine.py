@@ -419,6 +419,22 @@ def test_duplicate_keys_across_batches_fail_before_resending(commit_rows: int, d
     assert all(n == 1 for n in delivered_ids(duck_settings).values())
 
 
+def test_commit_groups_hold_exactly_commit_rows_rows(duck_settings: Settings, tmp_path: Path) -> None:
+    """A commit group is cut at commit_rows rows even inside a batch (the batch is
+    split), so groups of the default size fill whole DuckDB row groups; every row
+    still travels once, in batches of at most batch_size rows."""
+    make_source(duck_settings, range(12))
+    config = write_config(tmp_path / "defs", batch_size=3, commit_rows=5)
+    result = run_sync(config, settings=duck_settings)
+    assert (result.status, result.sent) == ("success", 12)
+    assert delivered_ids(duck_settings) == expected_ids(range(12))
+    with Warehouse(duck_settings) as wh:
+        groups = wh.fetchall("select commit_seq, sum(rows), max(rows) from ops.sync_batches "
+                             "where sync_name = ? group by commit_seq order by commit_seq", [SYNC])
+    assert [int(g[1]) for g in groups] == [5, 5, 2]
+    assert all(int(g[2]) <= 3 for g in groups)
+
+
 def test_unreachable_warehouse_is_a_sync_failure(duck_settings: Settings, tmp_path: Path) -> None:
     from dataclasses import replace
 
