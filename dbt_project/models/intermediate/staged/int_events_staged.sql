@@ -12,11 +12,11 @@
     An incremental run reads only the raw rows received within
     var('kairos__events_lookback_hours') of the newest staged event
     (received_at is stamped by the loader where a file has none) whose
-    event_id is not staged yet, and types and validates those alone (a
-    micro-batch's hundred rows, not the window's hundred thousand); of
+    event_id is not staged yet, and types and validates those alone: a
+    micro-batch's hundred rows, not the window's hundred thousand. Of
     several copies of a new event the first received wins, as in
-    stg_shop__events. A row that lands with a
-    received_at older than the look-back is caught by the data test
+    stg_shop__events. A row that lands with a received_at older than the
+    look-back is caught by the data test
     assert_every_valid_raw_event_is_staged; a --full-refresh stages it. -#}
 
 -- depends_on: {{ source('shop', 'events') }}
