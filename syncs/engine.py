@@ -1001,7 +1001,8 @@ class _Delivery:
             if outcome_tables else None
         at = utcnow()
         self.ledger.commit_group(result.run_id, group.rows, results, outcomes, keep_versions=self.keep_versions,
-                                 commit_seq=self.commit_seq, at=at, exact=recovery)
+                                 commit_seq=self.commit_seq, at=at, exact=recovery,
+                                 record_clean=self.config.mode == "insert")
         self.commit_seq += 1
         delivered = in_model = 0
         errors = []

@@ -4,8 +4,15 @@ destination holds, and every run.
 Tables
 ======
 
-``ops.sync_records``: ONE CURRENT ROW per ``(sync_name, record_key)``, the
-per-record outcome of the last hand-over::
+``ops.sync_records``: AT MOST ONE CURRENT ROW per ``(sync_name, record_key)``,
+the per-record outcome of the last hand-over. Insert-mode syncs (messages)
+record every record: it is the contact history. Upsert and mirror syncs
+(audiences, profiles) record a record only once a hand-over of it needed a
+note: refused, failed, or answered with a status code, reason or message id
+(the row then stays and follows later hand-overs). A clean delivery of theirs
+is already in the snapshot (the version, tagged with its batch; the batch's
+``finished_at`` is the delivery time): writing every row a second time would
+double the cost of a full sync. :func:`read_records` returns both::
 
     (new) -> sent | rejected | failed
     sent/rejected/failed -> sent | rejected | failed      (a resend: --full, changed row, retry)
@@ -31,6 +38,13 @@ first_sent_at, sent_at      first and latest delivery (UTC); kept across resends
 attempts                    how many times the record was handed over
 updated_at                  last change (UTC); for status 'sent' it equals sent_at
 ==========================  ==========================================================
+
+In SQL, the clean deliveries of an audience sync ``s`` are::
+
+    select v._kairos_record_key, v._kairos_op, b.run_id, b.batch_id, b.finished_at as sent_at
+    from ops.sync_snapshot__s as v
+    join ops.sync_batches as b on b.sync_name = 's' and b.batch_id = v._kairos_batch_id and b.status = 'sent'
+    where v._kairos_record_key not in (select record_key from ops.sync_records where sync_name = 's')
 
 Contact history for the decision layer: ``status = 'sent'`` rows, with
 ``updated_at``/``sent_at`` the delivery time (message intents are the
@@ -445,7 +459,8 @@ class Ledger:
                 )
 
     def commit_group(self, run_id: str, group: GroupRows, results: pa.Table, outcomes: pa.Table | None,
-                     *, keep_versions: bool, commit_seq: int, at: dt.datetime, exact: bool = False) -> None:
+                     *, keep_versions: bool, commit_seq: int, at: dt.datetime, exact: bool = False,
+                     record_clean: bool = True) -> None:
         """Apply what happened to a group's batches, in one transaction.
 
         ``results`` (:data:`BATCH_RESULT_SCHEMA`): each batch 'sent'
@@ -460,7 +475,12 @@ class Ledger:
         ``keep_versions`` False (insert mode without a feed): the outbox rows
         are removed once committed. ``exact``: look up which rows the ledger
         already has instead of trusting the stream-time flag (recovery: an
-        earlier attempt may have recorded them since).
+        earlier attempt may have recorded them since). ``record_clean`` False
+        (upsert and mirror): a record new to ``sync_records`` gets a row only
+        when its hand-over needs a note (refused, failed, or answered with a
+        status code, reason or message id); a clean delivery is known from its
+        snapshot version and batch, and writing it twice would double the cost
+        of a full sync.
         """
         statuses = dict(zip(results.column("batch_id").to_pylist(), results.column("status").to_pylist()))
         handed = [b for b, s in statuses.items() if s in (SENT, FAILED, UNCERTAIN)]
@@ -479,6 +499,15 @@ class Ledger:
             in_ledger = pc.fill_null(meta.column(IN_LEDGER), False)
             any_update = bool(pc.any(pc.and_(was_handed, in_ledger)).as_py())
             any_insert = bool(pc.any(pc.and_(was_handed, pc.invert(in_ledger))).as_py())
+        # upsert and mirror: records without a ledger row whose hand-over needs a note
+        # first get a row for their earlier clean delivery (from the snapshot), so
+        # the note keeps it (sent_at); then every existing row is matched by key
+        note_new = not record_clean and any_insert and (has_outcomes or len(handed) > len(
+            [b for b, s in statuses.items() if s == SENT]) or exact)
+        if not record_clean:
+            any_insert = note_new
+            if note_new:
+                exact = any_update = True
         if keep_versions and meta.num_rows:
             any_supersede = bool(pc.any(pc.fill_null(meta.column(IN_SNAPSHOT), False)).as_py())
         run_param = run_id
@@ -501,6 +530,23 @@ class Ledger:
                     f"and b.status in ('sent', 'failed', 'uncertain') "
                     f"left join {outs} as o on o.record_key = c.{quote_ident(KEY)}"
                 )
+                notable = ("coalesce(x.final_status, 'failed') <> 'sent' or x.status_code is not null "
+                           "or x.reason is not null or x.message_id is not null")
+                if note_new and keep_versions:
+                    self.wh.execute(
+                        f"insert into {self.records} (sync_name, record_key, status, customer_key, channel, "
+                        "scenario_id, run_id, batch_id, row_hash, status_code, reason, destination_message_id, "
+                        "first_sent_at, sent_at, attempts, updated_at, operation) "
+                        f"select b.sync_name, v.{quote_ident(KEY)}, 'sent', v.{quote_ident(CUSTOMER)}, "
+                        f"v.{quote_ident(CHANNEL)}, v.{quote_ident(SCENARIO)}, b.run_id, b.batch_id, null, null, "
+                        f"null, null, b.finished_at, b.finished_at, 1, b.finished_at, v.{quote_ident(OP)} "
+                        f"from {self.snapshot} as v join {self.batches} as b on b.sync_name = ? "
+                        f"and b.batch_id = v.{quote_ident(BATCH_ID)} and b.status = 'sent' "
+                        f"where v.{quote_ident(KEY)} in (select x.record_key from ({x}) as x where {notable}) "
+                        f"and not exists (select 1 from {self.records} as r where r.sync_name = ? "
+                        f"and r.record_key = v.{quote_ident(KEY)})",
+                        [self.sync_name, self.sync_name],
+                    )
                 simple = not has_outcomes and not not_live and not exact
                 if any_insert and simple:
                     # the common case (new rows, every batch delivered, no per-row answers):
@@ -549,7 +595,8 @@ class Ledger:
                         "case when x.final_status = 'sent' then cast(? as timestamp) end, 1, ?, x.op "
                         f"from ({x}) as x where "
                         + (f"not exists (select 1 from {self.records} as r where r.sync_name = ? "
-                           "and r.record_key = x.record_key)" if exact else "not x.in_ledger"),
+                           "and r.record_key = x.record_key)" if exact else "not x.in_ledger")
+                        + ("" if record_clean else f" and ({notable})"),
                         [self.sync_name, run_param, at, at, at] + ([self.sync_name] if exact else []),
                     )
                 # -- the snapshot: what did not arrive leaves; what arrived replaces older versions
@@ -664,15 +711,43 @@ class Ledger:
         self.wh.execute(f"drop table if exists {self.stage}")
 
 
-def read_records(warehouse: Warehouse, sync_name: str | None = None) -> list[dict[str, Any]]:
-    """Ledger rows as dicts (small ledgers: tests, debugging)."""
-    sql = f"select * from {qualified(SCHEMA, RECORDS)}"
+def read_records(warehouse: Warehouse, sync_name: str | None = None, *,
+                 customer_column: str | None = None) -> list[dict[str, Any]]:
+    """Per-record outcomes as dicts (small ledgers: tests, debugging): the rows
+    of ``ops.sync_records``, plus, for upsert and mirror syncs, the records
+    delivered cleanly, which live only in the snapshot (status 'sent', times
+    from their batch; ``attempts`` and ``first_sent_at`` are not kept for them).
+    ``customer_column``: the sync's payload column holding the customer key
+    (the snapshot stores it once, there)."""
+    records = qualified(SCHEMA, RECORDS)
+    sql = f"select * from {records}"
     params: list[Any] = []
     if sync_name is not None:
         sql += " where sync_name = ?"
         params.append(sync_name)
-    table = warehouse.fetch_arrow(sql + " order by sync_name, record_key", params)
-    return table.to_pylist()
+    rows = warehouse.fetch_arrow(sql, params).to_pylist()
+    names = [sync_name] if sync_name is not None else [
+        r[0] for r in warehouse.fetchall(f"select distinct sync_name from {qualified(SCHEMA, BATCHES)}")]
+    columns = [c for c in warehouse.columns(SCHEMA, RECORDS)]
+    for name in names:
+        if not warehouse.table_exists(SCHEMA, snapshot_table_name(name)):
+            continue
+        customer = f"v.{quote_ident(CUSTOMER)}"
+        if customer_column and customer_column in warehouse.columns(SCHEMA, snapshot_table_name(name)):
+            customer = f"coalesce({customer}, cast(v.{quote_ident(customer_column)} as varchar))"
+        derived = {
+            "sync_name": "b.sync_name", "record_key": f"v.{quote_ident(KEY)}", "status": "'sent'",
+            "customer_key": customer, "channel": f"v.{quote_ident(CHANNEL)}",
+            "scenario_id": f"v.{quote_ident(SCENARIO)}", "run_id": "b.run_id", "batch_id": "b.batch_id",
+            "sent_at": "b.finished_at", "updated_at": "b.finished_at", "operation": f"v.{quote_ident(OP)}",
+        }
+        select = ", ".join(f"{derived.get(c, 'null')} as {quote_ident(c)}" for c in columns)
+        rows += warehouse.fetch_arrow(
+            f"select {select} from {qualified(SCHEMA, snapshot_table_name(name))} as v "
+            f"join {qualified(SCHEMA, BATCHES)} as b on b.sync_name = ? and b.batch_id = v.{quote_ident(BATCH_ID)} "
+            f"and b.status = 'sent' where not exists (select 1 from {records} as r where r.sync_name = ? "
+            f"and r.record_key = v.{quote_ident(KEY)})", [name, name]).to_pylist()
+    return sorted(rows, key=lambda r: (r["sync_name"], r["record_key"]))
 
 
 def read_snapshot(warehouse: Warehouse, sync_name: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:

@@ -101,7 +101,8 @@ def model_rows(settings: Settings) -> dict[str, dict]:
 
 def ledger(settings: Settings, sync: str = SYNC) -> dict[str, dict]:
     with Warehouse(settings) as wh:
-        return {r["record_key"]: r for r in read_records(wh, sync)}
+        # the payload column customer_key is the model's customer key (the snapshot keeps it there)
+        return {r["record_key"]: r for r in read_records(wh, sync, customer_column="customer_key")}
 
 
 def snapshot(settings: Settings, sync: str = SYNC, **kw: Any) -> dict[str, dict]:
@@ -169,7 +170,10 @@ def test_mirror_flow(wh_settings: Settings, tmp_path: Path) -> None:
     records = ledger(settings)
     assert records["c005"]["operation"] == "delete" and records["c005"]["status"] == "sent"
     assert records["c005"]["customer_key"] == "c005"  # (the snapshot keeps it once, in the payload)
-    assert records["c003"]["attempts"] == 2 and records["c001"]["attempts"] == 1
+    # clean deliveries of an audience live in the snapshot: the ledger read gives each
+    # record's latest delivery (its run and batch), without an attempt count
+    assert records["c003"]["run_id"] == delta.run_id and records["c001"]["run_id"] == first.run_id
+    assert records["c003"]["sent_at"] is not None and records["c003"]["attempts"] is None
 
     # a removed member comes back: added again (the tombstone is replaced)
     sql(settings, f"insert into syncs.{MODEL} values (?, ?, ?, ?)", list(member(5)))
@@ -291,6 +295,41 @@ def test_rejected_and_failed_rows_in_upsert(wh_settings: Settings, tmp_path: Pat
     scripted.reject = set()
     assert run_sync(config, settings=settings).sent == 1
     assert ledger(settings)["c001"]["status"] == "sent"
+
+
+def test_audience_ledger_rows_only_for_records_that_need_a_note(wh_settings: Settings, tmp_path: Path,
+                                                                 scripted: type[ScriptedDestination]) -> None:
+    """Clean deliveries of an audience are not written twice (snapshot and
+    sync_records); a refusal gets a row, which then follows the record."""
+    settings = wh_settings
+
+    def stored() -> dict[str, str]:
+        with Warehouse(settings) as wh:
+            return dict(wh.fetchall("select record_key, status from ops.sync_records where sync_name = ?", [SYNC]))
+
+    make_audience(settings, range(6))
+    config = write_config(tmp_path / "defs", destination={"type": "scripted"}, batch_size=2,
+                          alert_rejection_rate=0.5)
+    scripted.reject = {"c002"}
+    first = run_sync(config, settings=settings)
+    assert (first.sent, first.rejected) == (5, 1)
+    assert stored() == {"c002": "rejected"}
+    records = ledger(settings)
+    assert {k: r["status"] for k, r in records.items()} == {
+        "c000": "sent", "c001": "sent", "c002": "rejected", "c003": "sent", "c004": "sent", "c005": "sent"}
+    assert records["c002"]["status_code"] == 422 and records["c002"]["reason"] == "invalid address"
+    assert {r["run_id"] for r in records.values()} == {first.run_id}
+
+    # the refused record changes and arrives: its row follows it; a removal stays clean
+    sql(settings, f"update syncs.{MODEL} set email = 'ok@example.com' where customer_key = 'c002'")
+    sql(settings, f"delete from syncs.{MODEL} where customer_key = 'c005'")
+    scripted.reject = set()
+    second = run_sync(config, settings=settings)
+    assert (second.sent, second.added, second.removed) == (2, 1, 1)  # c002 never arrived: added
+    assert stored() == {"c002": "sent"}
+    records = ledger(settings)
+    assert records["c002"]["attempts"] == 2 and records["c002"]["reason"] is None
+    assert (records["c005"]["operation"], records["c005"]["run_id"]) == ("delete", second.run_id)
 
 
 def test_failed_change_keeps_the_old_version(duck_settings: Settings, tmp_path: Path,
